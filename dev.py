@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Set everything up and run the system or its tests: ``python3 dev.py run|test``.
+
+Needs only Python 3.11+. It creates ``.venv``, installs the locked dependencies
+with uv, starts an embedded Postgres when DATABASE_URL is unset, then either runs
+web + worker + scheduler in this terminal (``run``) or the checks and tests
+(``test``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+UV_VERSION = "0.13.9"
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: python3 dev.py {{{'|'.join(COMMANDS)}}} [args...]", file=sys.stderr)
+        return 2
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py may be started by an older python3)
+        print("lagless needs Python 3.11 or newer.", file=sys.stderr)
+        return 2
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        _bootstrap()
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606
+    os.chdir(ROOT)
+    return COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+def _bootstrap() -> None:
+    """Create .venv and sync it with uv.lock (fast no-op when already in sync)."""
+    if not VENV_PYTHON.exists():
+        print("* creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    uv = VENV / "bin" / "uv"
+    if not uv.exists():
+        _check([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"])
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
+    _check([str(uv), "sync", "--frozen", "--quiet"], env=env)
+
+
+def _check(cmd: list[str], **kwargs: object) -> None:
+    result = subprocess.run(cmd, cwd=ROOT, check=False, **kwargs)  # type: ignore[call-overload]  # noqa: S603
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if not env.get("DATABASE_URL"):
+        from backend.embedded_db import embedded_database_url
+
+        print(
+            "* DATABASE_URL is unset: starting the embedded Postgres in .data/postgres", flush=True
+        )
+        env["DATABASE_URL"] = embedded_database_url()
+    return env
+
+
+def run(args: list[str]) -> int:
+    env = _environment()
+    manage = [str(VENV_PYTHON), "manage.py"]
+    _check([*manage, "migrate", "--no-input"], env=env)
+    _check([*manage, "collectstatic", "--no-input", "--verbosity", "0"], env=env)
+    port = env.setdefault("WEB_PORT", "8000")
+    print(
+        f"* lagless is starting on http://127.0.0.1:{port}/ (Ctrl-C stops everything)", flush=True
+    )
+    procfile = env.get("PROCFILE", "Procfile")
+    return subprocess.call([str(VENV / "bin" / "honcho"), "-f", procfile, "start", *args], env=env)  # noqa: S603
+
+
+def test(args: list[str]) -> int:
+    env = _environment()
+    steps = [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy", "."],
+        ["pytest", *args],
+    ]
+    for step in steps:
+        print(f"* {' '.join(step)}", flush=True)
+        code = subprocess.call([str(VENV / "bin" / step[0]), *step[1:]], env=env)  # noqa: S603
+        if code != 0:
+            print(f"* FAILED: {' '.join(step)} (exit {code})", flush=True)
+            return code
+    return 0
+
+
+COMMANDS = {"run": run, "test": test}
+
+if __name__ == "__main__":
+    sys.exit(main())
