@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "backend.ops",
     "backend.accounts",
     "backend.profiles",
+    "backend.contact",
     "backend.media",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -150,7 +151,7 @@ if envbool("BEHIND_TLS_PROXY", False):
 
 # --- Files --------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(envstr("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 
@@ -179,6 +180,45 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEV
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Cloudflare Images (the seed's names) ---------------------------------------
+CF_ACCT_ID = envstr("CF_ACCT_ID")
+CF_IMG_TOKEN = envstr("CF_IMG_TOKEN")
+CF_IMG_HASH = envstr("CF_IMG_HASH")
+CF_API_BASE = envstr("CF_API_BASE", "https://api.cloudflare.com/client/v4")
+CF_DELIVERY_BASE = envstr("CF_DELIVERY_BASE", "https://imagedelivery.net")
+CF_CONNECT_TIMEOUT = float(envint("CF_CONNECT_TIMEOUT", 5, minimum=1))
+CF_READ_TIMEOUT = float(envint("CF_READ_TIMEOUT", 30, minimum=1))
+if PHOTO_STORAGE == "cloudflare_images":
+    _missing = [n for n in ("CF_ACCT_ID", "CF_IMG_TOKEN", "CF_IMG_HASH") if not globals()[n]]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"PHOTO_STORAGE=cloudflare_images (the default when ENV_NAME={ENV_NAME}) needs "
+            f"{', '.join(_missing)}. Set them, or set PHOTO_STORAGE=local."
+        )
+STORAGES["cloudflare_images"] = {
+    "BACKEND": "backend.media.cloudflare_storage.CloudflareImagesStorage",
+}
+
+# --- Email ----------------------------------------------------------------------
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEV
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "lagless <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+CONTACT_RECIPIENTS = envlist("CONTACT_RECIPIENTS", "admin@localhost" if DEV else "")
+if not CONTACT_RECIPIENTS:
+    raise ImproperlyConfigured(f"CONTACT_RECIPIENTS must be set when ENV_NAME={ENV_NAME}")
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

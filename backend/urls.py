@@ -12,6 +12,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings", permanent=False)),
     path("accounts/", include("backend.accounts.urls")),
     path("settings/", include("backend.profiles.urls")),
+    path("contact/", include("backend.contact.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from backend.media.storage import photo_storage, photo_storage_alias
 from backend.profiles import imaging
+from backend.profiles.events import photo_job_notify
 from backend.profiles.models import PhotoJob, Profile
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def photo_job_create(*, user: AbstractBaseUser, upload: UploadedFile[bytes]) -> 
             original_bytes=len(data),
         )
         message = _enqueue_processing(job)
+        photo_job_notify(job)
         PhotoJob.objects.filter(pk=job.pk).update(message_id=message.message_id)
     logger.info(
         "photo job %s queued for user %s (%s, %d bytes)", job.pk, user.pk, facts.format, len(data)
@@ -111,6 +113,7 @@ def _photo_job_start(job_id: str) -> PhotoJob | None:
         job.attempts += 1
         job.started_at = job.started_at or timezone.now()
         job.save(update_fields=["state", "attempts", "started_at"])
+        photo_job_notify(job)
     return job
 
 
@@ -167,6 +170,7 @@ def _photo_job_finish(job: PhotoJob, state: str, *, error: str = "", detail: str
     job.original = None
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "error", "detail", "original", "finished_at"])
+    photo_job_notify(job)
 
 
 def _photo_files_delete(outputs: _Outputs) -> None:
