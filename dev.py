@@ -10,6 +10,7 @@ web + worker + scheduler in this terminal (``run``) or the checks and tests
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -80,8 +81,25 @@ def run(args: list[str]) -> int:
     return subprocess.call([str(VENV / "bin" / "honcho"), "-f", procfile, "start", *args], env=env)  # noqa: S603
 
 
+def _ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium; install it when it is missing."""
+    if shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    print("* installing Debian's chromium for the browser tests", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL}
+    subprocess.call(["apt-get", "update", "-qq"], **quiet)  # noqa: S607
+    code = subprocess.call(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],  # noqa: S607
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        **quiet,
+    )
+    if code != 0:
+        print("* could not install chromium; browser tests will fail", flush=True)
+
+
 def test(args: list[str]) -> int:
     env = _environment()
+    _ensure_chromium()
     steps = [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],

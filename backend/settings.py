@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "backend.accounts",
     "backend.profiles",
     "backend.contact",
+    "backend.live",
     "backend.media",
     "django.contrib.admin",
     "django.contrib.auth",

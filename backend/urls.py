@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("backend.accounts.urls")),
     path("settings/", include("backend.profiles.urls")),
     path("contact/", include("backend.contact.urls")),
+    path("live/", include("backend.live.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
