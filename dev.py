@@ -86,12 +86,11 @@ def _ensure_chromium() -> None:
     if shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
         return
     print("* installing Debian's chromium for the browser tests", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL}
-    subprocess.call(["apt-get", "update", "-qq"], **quiet)  # noqa: S607
+    subprocess.call(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)  # noqa: S607
     code = subprocess.call(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],  # noqa: S607
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        **quiet,
+        stdout=subprocess.DEVNULL,
     )
     if code != 0:
         print("* could not install chromium; browser tests will fail", flush=True)
