@@ -4,8 +4,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from django.views.static import serve
 
+from backend.media.views import local_photo
 from backend.ops import views as ops_views
 
 urlpatterns = [
@@ -22,6 +22,4 @@ if settings.PHOTO_STORAGE == "local":
     # Local photo storage is for dev and single-machine demos; in production
     # photos are delivered by Cloudflare and this route does not exist.
     prefix = settings.MEDIA_URL.lstrip("/")
-    urlpatterns.append(
-        re_path(rf"^{prefix}(?P<path>avatars/.*)$", serve, {"document_root": settings.MEDIA_ROOT})
-    )
+    urlpatterns.append(re_path(rf"^{prefix}(?P<path>avatars/.*)$", local_photo, name="local_photo"))

@@ -49,6 +49,15 @@ def wait_for(
         time.sleep(interval)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Give every pytest run its own test database, so concurrent runs never collide."""
+    from django.conf import settings
+
+    for db in settings.DATABASES.values():
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice", "alice@example.com", PASSWORD)

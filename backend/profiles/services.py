@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from backend.media.storage import photo_storage, photo_storage_alias
+from backend.media.storage import StorageRefused, photo_storage, photo_storage_alias
 from backend.profiles import imaging
 from backend.profiles.events import photo_job_notify
 from backend.profiles.models import PhotoJob, Profile
@@ -84,7 +84,8 @@ def photo_job_process(*, job_id: str) -> None:
     """Render a staged upload, store it, point the profile at it, tidy up.
 
     Idempotent: a finished job is left alone, and a re-run writes the same names.
-    Transient storage errors propagate so the actor retries with backoff.
+    StorageUnavailable propagates so the actor retries with backoff; a refusal
+    or an undecodable image fails the job with a reason the user can read.
     """
     job = _photo_job_start(job_id)
     if job is None:
@@ -94,10 +95,18 @@ def photo_job_process(*, job_id: str) -> None:
     except imaging.InvalidImage as exc:
         photo_job_fail(job_id=job_id, reason=str(exc), detail=repr(exc.__cause__ or exc))
         return
-    outputs = _photo_store(job, renders)
-    replaced = _photo_attach(job_id, outputs)
-    if replaced is not None:
-        _photo_files_delete(replaced)
+    stored: list[str] = []
+    try:
+        outputs = _photo_store(job, renders, stored)
+    except StorageRefused as exc:
+        photo_job_fail(
+            job_id=job_id,
+            reason=exc.user_message,
+            detail=str(exc),
+            leftovers=_Outputs(photo_storage_alias(), *[*stored, "", ""][:2]),
+        )
+        return
+    _photo_attach(job_id, outputs)
 
 
 def _photo_job_start(job_id: str) -> PhotoJob | None:
@@ -117,23 +126,26 @@ def _photo_job_start(job_id: str) -> PhotoJob | None:
     return job
 
 
-def _photo_store(job: PhotoJob, renders: dict[int, bytes]) -> _Outputs:
+def _photo_store(job: PhotoJob, renders: dict[int, bytes], stored: list[str]) -> _Outputs:
     alias = photo_storage_alias()
     storage = photo_storage(alias)
     names: dict[int, str] = {}
     for size, data in renders.items():
         name = job.output_name(size, imaging.OUTPUT_EXTENSION)
         names[size] = storage.save(name, ContentFile(data, name=name))
+        stored.append(names[size])
     large, small = imaging.SIZES
     return _Outputs(storage=alias, photo=names[large], thumb=names[small])
 
 
-def _photo_attach(job_id: str, outputs: _Outputs) -> _Outputs | None:
-    """Point the profile at the new photo; return what it replaced, if anything.
+def _photo_attach(job_id: str, outputs: _Outputs) -> None:
+    """Point the profile at the new photo and queue the replaced files' deletion.
 
-    Only the photo columns are written, under a row lock, so a display name
-    edited meanwhile survives. An older job finishing after a newer one does not
-    win: its files are returned for deletion instead.
+    One transaction: the deletion message exists only once the profile points
+    at the new photo, so a failure at any step leaves a working photo. Only the
+    photo columns are written, under a row lock, so a display name edited
+    meanwhile survives. An older job finishing after a newer one does not win:
+    its own files are deleted instead.
     """
     with transaction.atomic():
         job = PhotoJob.objects.select_for_update().get(pk=job_id)
@@ -144,15 +156,17 @@ def _photo_attach(job_id: str, outputs: _Outputs) -> _Outputs | None:
             .first()
         )
         if job.state in PhotoJob.FINISHED:
-            return None
+            return
         if profile is None:
             _photo_job_finish(job, PhotoJob.State.FAILED, error="The profile no longer exists.")
-            return outputs
+            _enqueue_deletion(outputs)
+            return
         _photo_job_finish(job, PhotoJob.State.DONE)
         current = profile.photo_job
         if current is not None and current.created_at > job.created_at:
             logger.info("photo job %s superseded by newer job %s", job.pk, current.pk)
-            return outputs
+            _enqueue_deletion(outputs)
+            return
         previous = _Outputs(profile.photo_storage, profile.photo_name, profile.photo_thumb_name)
         Profile.objects.filter(pk=profile.pk).update(
             photo_storage=outputs.storage,
@@ -160,7 +174,16 @@ def _photo_attach(job_id: str, outputs: _Outputs) -> _Outputs | None:
             photo_thumb_name=outputs.thumb,
             photo_job=job,
         )
-    return previous if previous.photo else None
+        if previous.photo:
+            _enqueue_deletion(previous)
+
+
+def _enqueue_deletion(outputs: _Outputs) -> None:
+    from actors.photos import photo_files_delete
+
+    names = [name for name in (outputs.photo, outputs.thumb) if name]
+    if names:
+        photo_files_delete.send(outputs.storage, names)
 
 
 def _photo_job_finish(job: PhotoJob, state: str, *, error: str = "", detail: str = "") -> None:
@@ -173,27 +196,25 @@ def _photo_job_finish(job: PhotoJob, state: str, *, error: str = "", detail: str
     photo_job_notify(job)
 
 
-def _photo_files_delete(outputs: _Outputs) -> None:
-    # After the commit: if this fails, the user still has a working photo and
-    # the orphan cleanup removes the files later.
-    storage = photo_storage(outputs.storage)
-    for name in (outputs.photo, outputs.thumb):
-        if not name:
-            continue
-        try:
-            storage.delete(name)
-            logger.info("deleted replaced photo file %s from %s", name, outputs.storage)
-        except Exception:
-            logger.exception("could not delete replaced photo file %s; cleanup will retry", name)
+def photo_files_delete(*, storage: str, names: list[str]) -> None:
+    """Delete stored photo files; already-missing files are fine (idempotent)."""
+    backend = photo_storage(storage)
+    for name in names:
+        backend.delete(name)
+        logger.info("deleted photo file %s from %s", name, storage)
 
 
-def photo_job_fail(*, job_id: str, reason: str, detail: str = "") -> None:
+def photo_job_fail(
+    *, job_id: str, reason: str, detail: str = "", leftovers: _Outputs | None = None
+) -> None:
     """Mark a job failed with a reason the user can read; the old photo stays."""
     with transaction.atomic():
         job = PhotoJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.state in PhotoJob.FINISHED:
             return
         _photo_job_finish(job, PhotoJob.State.FAILED, error=reason[:300], detail=detail)
+        if leftovers is not None:
+            _enqueue_deletion(leftovers)
     logger.warning("photo job %s failed: %s", job_id, reason)
 
 
