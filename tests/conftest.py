@@ -55,7 +55,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     from django.conf import settings
 
     for db in settings.DATABASES.values():
-        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+        test: dict[str, Any] = db.setdefault("TEST", {})
+        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture

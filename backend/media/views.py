@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.static import serve
 
 
-def local_photo(request: HttpRequest, path: str) -> HttpResponse:
+def local_photo(request: HttpRequest, path: str) -> HttpResponse | FileResponse:
     # MEDIA_ROOT is read per request, not captured when the URLconf loads.
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
