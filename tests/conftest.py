@@ -55,8 +55,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     from django.conf import settings
 
     for db in settings.DATABASES.values():
-        test: dict[str, Any] = db.setdefault("TEST", {})
-        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+        db["TEST"] = {**db.get("TEST", {}), "NAME": f"test_{db['NAME']}_{os.getpid()}"}
 
 
 @pytest.fixture
