@@ -54,8 +54,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     """Give every pytest run its own test database, so concurrent runs never collide."""
     from django.conf import settings
 
-    for db in settings.DATABASES.values():
-        db["TEST"] = {**db.get("TEST", {}), "NAME": f"test_{db['NAME']}_{os.getpid()}"}
+    databases: dict[str, dict[str, Any]] = settings.DATABASES
+    for db in databases.values():
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture
