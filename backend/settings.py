@@ -35,7 +35,6 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEV else
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured(f"ALLOWED_HOSTS must be set when ENV_NAME={ENV_NAME}")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     # backend.jobs comes before django_dramatiq so its rundramatiq wins.
