@@ -23,6 +23,10 @@ from backend.profiles.models import PhotoJob, Profile
 logger = logging.getLogger(__name__)
 
 
+# Started attempts, whatever ended them (errors, retries, dead workers).
+PHOTO_MAX_ATTEMPTS = 12
+
+
 class PhotoRejected(ValueError):
     """The upload is not acceptable; the message is for the user."""
 
@@ -117,6 +121,16 @@ def _photo_job_start(job_id: str) -> PhotoJob | None:
             return None
         if job.state in PhotoJob.FINISHED:
             logger.info("photo job %s already %s; nothing to do", job_id, job.state)
+            return None
+        if job.attempts >= PHOTO_MAX_ATTEMPTS:
+            # Requeues after a worker died do not count as dramatiq retries, so
+            # a photo that kills its worker would otherwise come back forever.
+            _photo_job_finish(
+                job,
+                PhotoJob.State.FAILED,
+                error="This photo could not be processed. Please try another one.",
+                detail=f"gave up after {job.attempts} started attempts",
+            )
             return None
         job.state = PhotoJob.State.PROCESSING
         job.attempts += 1
