@@ -8,6 +8,8 @@ from django.views.generic import RedirectView
 from backend.media.views import local_photo
 from backend.ops import views as ops_views
 
+handler500 = "backend.ops.views.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings", permanent=False)),
     path("accounts/", include("backend.accounts.urls")),
