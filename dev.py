@@ -70,6 +70,9 @@ def _environment() -> dict[str, str]:
 
 def run(args: list[str]) -> int:
     env = _environment()
+    procfile = env.get("PROCFILE", "Procfile")
+    if env.get("FAKE_CLOUDFLARE") == "1":
+        procfile = _with_fake_cloudflare(env, procfile)
     manage = [str(VENV_PYTHON), "manage.py"]
     _check([*manage, "migrate", "--no-input"], env=env)
     _check([*manage, "collectstatic", "--no-input", "--verbosity", "0"], env=env)
@@ -77,7 +80,6 @@ def run(args: list[str]) -> int:
     print(
         f"* lagless is starting on http://127.0.0.1:{port}/ (Ctrl-C stops everything)", flush=True
     )
-    procfile = env.get("PROCFILE", "Procfile")
     return subprocess.call([str(VENV / "bin" / "honcho"), "-f", procfile, "start", *args], env=env)  # noqa: S603
 
 
@@ -94,6 +96,29 @@ def _ensure_chromium() -> None:
     )
     if code != 0:
         print("* could not install chromium; browser tests will fail", flush=True)
+
+
+def _with_fake_cloudflare(env: dict[str, str], procfile: str) -> str:
+    """Store photos in the project's fake Cloudflare Images (6-8 s per upload) for demos."""
+    port = env.setdefault("FAKE_CLOUDFLARE_PORT", "8787")
+    for name, value in {
+        "PHOTO_STORAGE": "cloudflare_images",
+        "CF_ACCT_ID": "demo-account",
+        "CF_IMG_TOKEN": "demo-token",
+        "CF_IMG_HASH": "demo-hash",
+        "CF_API_BASE": f"http://127.0.0.1:{port}/client/v4",
+        "CF_DELIVERY_BASE": f"http://127.0.0.1:{port}/delivery",
+    }.items():
+        env.setdefault(name, value)
+    fake = (
+        f"fakecf: python -m backend.media.fake_cloudflare --port {port}"
+        f" --latency {env.get('FAKE_CLOUDFLARE_LATENCY', '6,8')} --token {env['CF_IMG_TOKEN']}"
+        f" --account-id {env['CF_ACCT_ID']} --account-hash {env['CF_IMG_HASH']}\n"
+    )
+    combined = ROOT / ".data" / "Procfile.fake-cloudflare"
+    combined.parent.mkdir(exist_ok=True)
+    combined.write_text((ROOT / procfile).read_text() + fake)
+    return str(combined)
 
 
 def test(args: list[str]) -> int:

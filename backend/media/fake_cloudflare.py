@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/client/v4"
 CONTROL_PREFIX = "/__fake__/"
+# Stands in for imagedelivery.net in local demos: set CF_DELIVERY_BASE to
+# http://<fake>/delivery and the browser gets the stored bytes back.
+DELIVERY_PREFIX = "/delivery/"
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 12_000
 MAX_AREA = 100_000_000
@@ -660,6 +663,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._control(path, body)
             return
+        if path.startswith(DELIVERY_PREFIX) and self.command == "GET":
+            self._deliver(unquote(path.removeprefix(DELIVERY_PREFIX)))
+            return
         fake = self.server.fake
         fault = fake._record(self.command, self.path)
         if fault is not None and fault.kind == "hang" and not fake._sleep(fault.seconds):
@@ -717,6 +723,15 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(
             404, 7003, f"Could not route to {path}, perhaps your object identifier is invalid?"
         )
+
+    def _deliver(self, rest: str) -> None:
+        account_hash, _, id_and_variant = rest.partition("/")
+        image_id, _, _variant = id_and_variant.rpartition("/")
+        stored = self.server.fake.images.get(image_id)
+        if account_hash != self.server.fake.account_hash or stored is None:
+            self._send(404, b"not found", "text/plain")
+            return
+        self._send(200, stored.data, _sniff_content_type(stored.data))
 
     def _control(self, path: str, body: bytes) -> None:
         fake = self.server.fake
@@ -797,6 +812,18 @@ class _Handler(BaseHTTPRequestHandler):
 def _latency_arg(raw: str) -> Latency:
     low, _, high = raw.partition(",")
     return (float(low), float(high)) if high else float(low)
+
+
+def _sniff_content_type(data: bytes) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    return "application/octet-stream"
 
 
 def main(argv: list[str] | None = None) -> None:
