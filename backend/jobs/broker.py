@@ -23,7 +23,8 @@ from psycopg.types.json import Jsonb
 
 logger = logging.getLogger(__name__)
 
-ENQUEUE_ATTEMPTS = 5
+# How long an enqueue outside a transaction keeps trying through a database outage.
+ENQUEUE_RETRY_SECONDS = 120.0
 
 
 class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
@@ -41,20 +42,25 @@ class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
         return self._enqueue_autocommit(message, delay)
 
     def _enqueue_autocommit(self, message: Message[Any], delay: int | None) -> Message[Any]:
-        # Retries and delayed messages in workers: nothing else to roll back,
-        # so ride out a short database blip instead of losing the message.
-        for attempt in range(ENQUEUE_ATTEMPTS):
+        # Retries and delayed messages in workers. The message being retried is
+        # acknowledged right after this returns, so giving up here would lose
+        # it: ride out a database restart instead (the thread has nothing else
+        # it could do meanwhile).
+        deadline = time.monotonic() + ENQUEUE_RETRY_SECONDS
+        pause = 0.2
+        while True:
             connection = connections[self.database_alias]
             try:
                 with transaction.atomic(using=self.database_alias):
                     return self._enqueue_on(connection, message, delay)
             except (OperationalError, InterfaceError):
-                if attempt == ENQUEUE_ATTEMPTS - 1:
+                if time.monotonic() + pause > deadline:
+                    logger.error("enqueue of %s failed for good", message.message_id)
                     raise
-                logger.warning("enqueue of %s failed, retrying", message.message_id, exc_info=True)
+                logger.warning("enqueue of %s failed, retrying in %.1fs", message.message_id, pause)
                 connection.close()
-                time.sleep(min(2**attempt * 0.2, 5.0))
-        raise AssertionError("unreachable")
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def _enqueue_on(
         self, connection: Any, message: Message[Any], delay: int | None

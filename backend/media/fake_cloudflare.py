@@ -223,6 +223,11 @@ class FakeCloudflareImages:
             self._requests.clear()
             self._faults.clear()
 
+    def clear_faults(self) -> None:
+        """End an injected outage: pending faults are dropped, stored images stay."""
+        with self._lock:
+            self._faults.clear()
+
     def inject(
         self,
         fault: str,

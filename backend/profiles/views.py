@@ -60,7 +60,8 @@ def photo_upload(request: HttpRequest) -> HttpResponse:
             form.add_error("photo", str(exc))
     if not form.is_valid():
         return _dashboard(request, photo_form=form, status=400)
-    messages.info(request, "Got it. Your new photo is being processed.")
+    # No flash message: the status line under the photo says "queued" and
+    # then follows the job, so a message would go stale.
     return redirect("settings")
 
 
