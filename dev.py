@@ -139,7 +139,19 @@ def test(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": run, "test": test}
+def reliability(args: list[str]) -> int:
+    """Run the fault-injection suite and regenerate docs/reliability.md from it."""
+    env = _environment()
+    results = ROOT / "test-artifacts" / "reliability.json"
+    results.unlink(missing_ok=True)
+    code = subprocess.call(  # noqa: S603
+        [str(VENV / "bin" / "pytest"), "tests/reliability", "-m", "reliability", *args], env=env
+    )
+    subprocess.call([str(VENV_PYTHON), "-m", "tests.reliability.report"], env=env)  # noqa: S603
+    return code
+
+
+COMMANDS = {"run": run, "test": test, "reliability": reliability}
 
 if __name__ == "__main__":
     sys.exit(main())
