@@ -142,6 +142,7 @@ def test(args: list[str]) -> int:
 def reliability(args: list[str]) -> int:
     """Run the fault-injection suite and regenerate docs/reliability.md from it."""
     env = _environment()
+    env.setdefault("RELIABILITY_BACKLOG", "100000")
     results = ROOT / "test-artifacts" / "reliability.json"
     results.unlink(missing_ok=True)
     code = subprocess.call(  # noqa: S603
