@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from backend.contact import views
+
+urlpatterns = [
+    path("", views.contact_form, name="contact"),
+    path("thanks/", views.contact_thanks, name="contact_thanks"),
+]
