@@ -191,6 +191,26 @@ class System:
         assert response.status_code == 302, response.text[:500]
         return session
 
+    def contact(self, *, email: str, text: str, timeout: float = 15) -> int:
+        """Send the public contact form as a visitor; return the status code."""
+        session = requests.Session()
+        page = session.get(f"{self.web_url}/contact/", timeout=timeout)
+        response = session.post(
+            f"{self.web_url}/contact/",
+            data={
+                "name": "Visitor",
+                "email": email,
+                "category": "feedback",
+                "message": text,
+                "website": "",
+                "csrfmiddlewaretoken": _csrf(page.text),
+            },
+            headers={"Referer": f"{self.web_url}/contact/"},
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        return response.status_code
+
     def upload(self, session: requests.Session, data: bytes, timeout: float = 15) -> int:
         """POST a photo like the dashboard's form does; return the status code."""
         page = session.get(f"{self.web_url}/settings/", timeout=timeout)
