@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -100,11 +101,31 @@ class CloudflareImagesStorage(Storage):
             raise _translate(exc, "listing") from exc
         return [], names
 
+    def list_images(self, prefix: str) -> list[tuple[str, datetime | None]]:
+        """Each image whose id starts with ``prefix``, and its upload time (None if unreadable)."""
+        try:
+            return [
+                (image.id, _uploaded_at(image.uploaded))
+                for image in self._client().iter_images()
+                if image.id.startswith(prefix)
+            ]
+        except cf.CloudflareError as exc:
+            raise _translate(exc, "listing") from exc
+
     def _open(self, name: str, mode: str = "rb") -> File[Any]:
         raise NotImplementedError("Cloudflare Images is write-only here; read via url().")
 
     def size(self, name: str) -> int:
         raise NotImplementedError("Cloudflare Images does not report sizes.")
+
+
+def _uploaded_at(value: str) -> datetime | None:
+    # Cloudflare writes e.g. "2024-01-02T03:04:05.678Z".
+    try:
+        uploaded = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return uploaded if uploaded.tzinfo is not None else uploaded.replace(tzinfo=UTC)
 
 
 def _translate(exc: cf.CloudflareError, action: str) -> Exception:
