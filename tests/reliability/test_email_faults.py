@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from psycopg.types.json import Jsonb
 
 from tests.contact.conftest import SmtpServer
 from tests.reliability.conftest import query
@@ -149,28 +147,7 @@ def test_duplicate_delivery_of_an_email_message_sends_nothing_more(pg, smtp, mai
     assert mail_system.contact(email="dup@example.org", text="once only") == 302
     wait_until(lambda: message_states(pg).get("sent") == 1, timeout=60, what="the email")
     [(row_id,)] = query(pg, "SELECT id::text FROM contact_contactmessage")
-    message_id = str(uuid.uuid4())
-    message = {
-        "queue_name": "email",
-        "actor_name": "contact_send",
-        "args": [row_id],
-        "kwargs": {},
-        "options": {},
-        "message_id": message_id,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    with pg.connect() as conn:
-        conn.execute(
-            "INSERT INTO dramatiq.queue (message_id, queue_name, state, message) "
-            "VALUES (%s, 'email', 'queued', %s)",
-            (message_id, Jsonb(message)),
-        )
-        conn.execute('NOTIFY "dramatiq.email.enqueue"')
-    wait_until(
-        lambda: query(pg, "SELECT count(*) FROM dramatiq.queue")[0][0] == 0,
-        timeout=60,
-        what="the duplicate to be consumed",
-    )
+    pg.redeliver(queue="email", actor="contact_send", args=[row_id])
     record(
         "duplicate delivery of an email message",
         "the second delivery sends nothing",

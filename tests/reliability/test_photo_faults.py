@@ -8,10 +8,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import uuid
 
 import pytest
-from psycopg.types.json import Jsonb
 
 from tests import images
 from tests.reliability.conftest import jobs_by_state, query
@@ -232,28 +230,7 @@ def test_duplicate_delivery_of_a_photo_message_changes_nothing(pg, fake_cf, syst
     before = (set(fake_cf.images), query(pg, "SELECT attempts, finished_at FROM profiles_photojob"))
     [(job_id,)] = query(pg, "SELECT id::text FROM profiles_photojob")
     # The same message again, as a redelivery would bring it.
-    message_id = str(uuid.uuid4())
-    message = {
-        "queue_name": "photos",
-        "actor_name": "photo_process",
-        "args": [job_id],
-        "kwargs": {},
-        "options": {},
-        "message_id": message_id,
-        "message_timestamp": int(time.time() * 1000),
-    }
-    with pg.connect() as conn:
-        conn.execute(
-            "INSERT INTO dramatiq.queue (message_id, queue_name, state, message) "
-            "VALUES (%s, 'photos', 'queued', %s)",
-            (message_id, Jsonb(message)),
-        )
-        conn.execute('NOTIFY "dramatiq.photos.enqueue"')
-    wait_until(
-        lambda: query(pg, "SELECT count(*) FROM dramatiq.queue")[0][0] == 0,
-        timeout=60,
-        what="the duplicate to be consumed",
-    )
+    pg.redeliver(queue="photos", actor="photo_process", args=[job_id])
     after = (set(fake_cf.images), query(pg, "SELECT attempts, finished_at FROM profiles_photojob"))
     record(
         "duplicate delivery of a photo message",
