@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "backend.profiles",
     "backend.contact",
     "backend.live",
+    "backend.maintenance",
     "backend.media",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -100,6 +101,8 @@ _default_db["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 0, minimum=0)
 _default_db["CONN_HEALTH_CHECKS"] = True
 _default_db["OPTIONS"] = {
     "connect_timeout": envint("DB_CONNECT_TIMEOUT", 5, minimum=1),
+    # Names the process kind in pg_stat_activity (set per process in deployments).
+    "application_name": envstr("DB_APPLICATION_NAME", "lagless"),
     **_default_db["OPTIONS"],  # type: ignore[dict-item]
 }
 DATABASES = {"default": _default_db}
@@ -124,10 +127,17 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Retries",
         "dramatiq.middleware.CurrentMessage",
         "backend.jobs.middleware.JobLogMiddleware",
+        "backend.jobs.metrics.JobMetricsMiddleware",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
     ],
 }
 DRAMATIQ_AUTODISCOVER_MODULES: tuple[str, ...] = ()
+# How long a worker lets in-flight jobs finish after SIGTERM; jobs still running
+# then stay claimed and are requeued once the worker's heartbeat expires.
+DRAMATIQ_SHUTDOWN_TIMEOUT_MS = envint("DRAMATIQ_SHUTDOWN_TIMEOUT_MS", 30_000, minimum=1_000)
+# Bearer token that lets a Prometheus scraper read /metrics; staff sessions
+# always can. Empty: staff only.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,6 +146,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Flash messages ride in a signed cookie: nothing is written to the database
+# after a view's transaction has committed.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "settings"
 LOGOUT_REDIRECT_URL = "login"
@@ -220,16 +234,41 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 CONTACT_RECIPIENTS = envlist("CONTACT_RECIPIENTS", "admin@localhost" if DEV else "")
 if not CONTACT_RECIPIENTS:
     raise ImproperlyConfigured(f"CONTACT_RECIPIENTS must be set when ENV_NAME={ENV_NAME}")
+CONTACT_RATE_LIMIT = envint("CONTACT_RATE_LIMIT", 5, minimum=1)
+CONTACT_RATE_WINDOW_MINUTES = envint("CONTACT_RATE_WINDOW_MINUTES", 60, minimum=1)
+
+# --- Maintenance ----------------------------------------------------------------
+# The scheduler (`manage.py runperiodiq`) and the cleanup jobs in backend/maintenance.
+# SCHEDULER_TIMEZONE is the IANA zone of the schedules declared "in the operators'
+# zone"; a system check validates it.
+SCHEDULER_TIMEZONE = envstr("SCHEDULER_TIMEZONE", "UTC")
+MAINTENANCE_LEADER_POLL_SECONDS = envint("MAINTENANCE_LEADER_POLL_SECONDS", 1, minimum=1)
+# Test-only: every schedule fires every N seconds instead of on its cron spec.
+MAINTENANCE_TEST_TICK_SECONDS = envint("MAINTENANCE_TEST_TICK_SECONDS", 0, minimum=0)
+if MAINTENANCE_TEST_TICK_SECONDS and ENV_NAME == "prod":
+    raise ImproperlyConfigured("MAINTENANCE_TEST_TICK_SECONDS is for tests; unset it in prod")
+CLEANUP_GRACE_SECONDS = envint("CLEANUP_GRACE_SECONDS", 3600, minimum=0)
+CLEANUP_ABANDONED_HOURS = envint("CLEANUP_ABANDONED_HOURS", 24, minimum=1)
+CLEANUP_UPLOAD_RETENTION_DAYS = envint("CLEANUP_UPLOAD_RETENTION_DAYS", 30, minimum=1)
+CLEANUP_REJECTED_RETENTION_DAYS = envint("CLEANUP_REJECTED_RETENTION_DAYS", 14, minimum=1)
+CLEANUP_RUN_RETENTION_DAYS = envint("CLEANUP_RUN_RETENTION_DAYS", 30, minimum=1)
+
+# --- Live updates (server-sent events) ---------------------------------------------
+LIVE_HEARTBEAT_SECONDS = float(envint("LIVE_HEARTBEAT_SECONDS", 15, minimum=1))
+LIVE_LISTENER_IDLE_SECONDS = float(envint("LIVE_LISTENER_IDLE_SECONDS", 60, minimum=0))
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = envchoice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+# "text" reads well in a terminal; "json" is one object per line for log shippers.
+LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+        "json": {"()": "backend.ops.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -17,6 +17,7 @@ urlpatterns = [
     path("contact/", include("backend.contact.urls")),
     path("live/", include("backend.live.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

