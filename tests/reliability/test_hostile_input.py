@@ -161,3 +161,67 @@ def test_requests_without_csrf_session_or_ownership_are_refused(alice, bob, clie
         "event stream without a session": 403,
     }
     assert bob_sees is None
+
+
+CONTACT_FIELDS = st.fixed_dictionaries(
+    {
+        "name": st.text(max_size=300),
+        "email": st.one_of(st.emails(), st.text(max_size=300)),
+        "category": st.one_of(st.sampled_from(["feedback", "bug", "work"]), st.text(max_size=20)),
+        "message": st.text(max_size=6000),
+        "website": st.one_of(st.just(""), st.text(max_size=20)),
+    }
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mutated_contact_forms_get_an_answer_never_a_crash(settings, clean_queue):
+    from backend.contact.models import ContactMessage
+
+    settings.CONTACT_RATE_LIMIT = 10**6
+    client = Client()
+    outcomes = {"confirmed": 0, "form_error": 0, "server_error": 0}
+
+    @settings_hypothesis
+    @given(fields=CONTACT_FIELDS)
+    def submit(fields: dict[str, str]) -> None:
+        before = ContactMessage.objects.count()
+        response = client.post(reverse("contact"), fields)
+        if response.status_code >= 500:
+            outcomes["server_error"] += 1
+        assert response.status_code in (200, 302, 400), response.status_code
+        saved = ContactMessage.objects.count() - before
+        if response.status_code == 302:
+            outcomes["confirmed"] += 1
+            assert saved in (0, 1)  # 0: the honeypot answered as if all was well
+            if saved:
+                message = ContactMessage.objects.order_by("-created_at").first()
+                assert message is not None
+                assert "\n" not in message.name and "\r" not in message.email
+        else:
+            outcomes["form_error"] += 1
+            assert saved == 0
+
+    submit()
+    queued = len(queued_messages_in_db())
+    record(
+        "hostile input: 150 fuzzed contact forms",
+        "a confirmation or a form error, never a 500; no header-capable field keeps a newline",
+        {**outcomes, "messages_saved": ContactMessage.objects.count(), "jobs_queued": queued},
+        holds=outcomes["server_error"] == 0 and queued == ContactMessage.objects.count(),
+    )
+    assert queued == ContactMessage.objects.count()
+
+
+settings_hypothesis = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def queued_messages_in_db() -> list[dict[str, object]]:
+    from tests.conftest import queued_messages
+
+    return queued_messages("contact_send")

@@ -5,6 +5,7 @@ Each test records its figures for docs/reliability.md (`python3 dev.py reliabili
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -243,3 +244,35 @@ def test_duplicate_delivery_of_a_photo_message_changes_nothing(pg, fake_cf, syst
         holds=before == after,
     )
     assert before == after
+
+
+def test_worker_stopped_with_sigterm_while_busy_loses_nothing(pg, fake_cf, system):
+    fake_cf.latency = 2.0  # under the system's 3 s read timeout
+    system.start_web()
+    worker = system.start_worker("-p", "1", "-t", "2")
+    sessions = [system.signed_in_session(f"term{i}") for i in range(5)]
+    assert [system.upload(s, PHOTO) for s in sessions] == [302] * 5
+    wait_until(lambda: cloudflare_posts(fake_cf) >= 2, timeout=60, what="uploads in flight")
+    # To the main process only, as an orchestrator does; it forwards the signal to
+    # its worker processes (a second SIGTERM would mean "kill now").
+    os.kill(worker.popen.pid, signal.SIGTERM)
+    worker.popen.wait(60)
+    done_by_first = jobs_by_state(pg).get("done", 0)
+    system.start_worker()
+    wait_until(lambda: jobs_by_state(pg).get("done") == 5, timeout=120, what="all five jobs")
+    stored = set(fake_cf.images)
+    record(
+        "worker stopped with SIGTERM while busy",
+        "in-flight jobs finish, the rest are picked up by the next worker; none lost",
+        {
+            "jobs": 5,
+            "finished_before_exit": done_by_first,
+            "completed_in_all": jobs_by_state(pg).get("done", 0),
+            "worker_exit_code": worker.popen.returncode,
+            "images_at_cloudflare": len(stored),
+        },
+        holds=stored == referenced_images(pg) and len(stored) == 10,
+    )
+    assert done_by_first >= 1
+    assert stored == referenced_images(pg)
+    assert len(stored) == 10
