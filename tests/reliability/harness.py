@@ -194,6 +194,19 @@ class System:
         argv = [sys.executable, "manage.py", "rundramatiq", *(args or ("-p", "1", "-t", "4"))]
         return self._spawn("worker", argv)
 
+    def start_scheduler(self) -> Process:
+        return self._spawn("scheduler", [sys.executable, "manage.py", "runperiodiq"])
+
+    def alive(self, what: str) -> bool:
+        """`manage.py checkliveness --worker|--scheduler`, as an orchestrator probes it."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "checkliveness", f"--{what}"],
+            cwd=ROOT,
+            env=self.base_env(),
+            capture_output=True,
+        )
+        return result.returncode == 0
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

@@ -69,6 +69,8 @@ def test_database_restart_while_uploading_loses_nothing_and_answers_503(pg, fake
     fake_cf.latency = 0.3
     system.start_web()
     system.start_worker()
+    system.start_scheduler()
+    wait_until(lambda: system.alive("scheduler"), timeout=60, what="a scheduler to lead")
     sessions = [system.signed_in_session(f"db{i}") for i in range(3)]
     statuses: list[int | str] = []
     stop = threading.Event()
@@ -91,6 +93,9 @@ def test_database_restart_while_uploading_loses_nothing_and_answers_503(pg, fake
         lambda: system_healthy(system), timeout=60, what="the web to recover by itself"
     )
     web_recovery = time.monotonic() - restarted_at
+    wait_until(lambda: system.alive("worker"), timeout=60, what="the worker's heartbeat")
+    wait_until(lambda: system.alive("scheduler"), timeout=60, what="the scheduler to lead again")
+    reconnect = time.monotonic() - restarted_at
     time.sleep(4)  # keep submitting after the restart: workers must pick these up too
     stop.set()
     for thread in threads:
@@ -116,7 +121,8 @@ def test_database_restart_while_uploading_loses_nothing_and_answers_503(pg, fake
     refused = {s for s in statuses if s not in (302,)}
     record(
         "Postgres restarted (immediate) under upload load",
-        "web answers 503 while down and recovers; every accepted upload processed once",
+        "web answers 503 while down; web, worker and scheduler recover by themselves; "
+        "every accepted upload processed once",
         {
             "uploads_accepted": accepted,
             "jobs_recorded": total,
@@ -125,6 +131,7 @@ def test_database_restart_while_uploading_loses_nothing_and_answers_503(pg, fake
             "http_500": errors_500,
             "other_outcomes": sorted(map(str, refused)),
             "web_recovery_seconds": round(web_recovery, 1),
+            "worker_and_scheduler_back_seconds": round(reconnect, 1),
             "images_at_cloudflare": len(fake_cf.images),
             "unreferenced_images_left": len(set(fake_cf.images) - referenced_images(pg)),
         },
