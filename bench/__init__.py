@@ -1,0 +1,1 @@
+"""Benchmarks: one command per benchmark, results in docs/benchmarks.md (see README)."""
