@@ -138,6 +138,8 @@ DRAMATIQ_SHUTDOWN_TIMEOUT_MS = envint("DRAMATIQ_SHUTDOWN_TIMEOUT_MS", 30_000, mi
 # Bearer token that lets a Prometheus scraper read /metrics; staff sessions
 # always can. Empty: staff only.
 METRICS_TOKEN = envstr("METRICS_TOKEN")
+# How often each process writes its job counters (0: at every count, slower).
+JOB_COUNTERS_FLUSH_SECONDS = envint("JOB_COUNTERS_FLUSH_SECONDS", 1, minimum=0)
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -59,6 +59,18 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def job_counters_written_at_once() -> None:
+    """In the test process, counts are written when counted, not by a thread a second later.
+
+    A flushing thread would write one test's counts during the next. Worker
+    processes the tests start keep the default, buffered mode.
+    """
+    from django.conf import settings
+
+    settings.JOB_COUNTERS_FLUSH_SECONDS = 0
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice", "alice@example.com", PASSWORD)

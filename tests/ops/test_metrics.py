@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 
 from actors.photos import photo_files_delete
 from backend.contact.models import ContactMessage
+from backend.jobs.metrics import CounterBuffer
 from backend.jobs.models import Job, JobCounter
 from tests import images
 from tests.conftest import wait_for
@@ -71,6 +72,52 @@ def test_a_send_is_counted_only_when_its_transaction_commits(clean_queue):
         assert not JobCounter.objects.exists()  # not before the commit
     counter = JobCounter.objects.get(actor="photo_files_delete", metric="enqueued")
     assert counter.value == 1
+
+
+def counter_values() -> dict[tuple[str, str, str], int]:
+    return {
+        (actor, metric, label): value
+        for actor, metric, label, value in JobCounter.objects.values_list(
+            "actor", "metric", "label", "value"
+        )
+    }
+
+
+def test_buffered_counts_are_added_up_and_written_by_one_statement_later(
+    transactional_db, settings, django_assert_num_queries
+):
+    settings.JOB_COUNTERS_FLUSH_SECONDS = 0.3
+    buffer = CounterBuffer(idle_close_seconds=0.2)
+    buffer.add([("a", "processed", "succeeded", 1), ("a", "duration_ms_sum", "", 40)])
+    buffer.add([("a", "processed", "succeeded", 1), ("b", "processed", "failed", 1)])
+    assert counter_values() == {}  # nothing written yet: the thread waits for the interval
+    expected = {
+        ("a", "processed", "succeeded"): 2,
+        ("a", "duration_ms_sum", ""): 40,
+        ("b", "processed", "failed"): 1,
+    }
+    wait_for(lambda: counter_values() == expected, timeout=10, what="the flush")
+    buffer.add([("b", "processed", "failed", 2)])
+    with django_assert_num_queries(1):
+        buffer.flush()  # on this thread, at once, one statement
+    with django_assert_num_queries(0):
+        buffer.flush()  # nothing pending: no statement
+    assert counter_values()[("b", "processed", "failed")] == 3
+
+
+def test_counts_that_cannot_be_written_are_kept_for_the_next_flush(transactional_db, settings):
+    settings.JOB_COUNTERS_FLUSH_SECONDS = 0
+    buffer = CounterBuffer()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE jobs_jobcounter RENAME TO jobs_jobcounter_away")
+    try:
+        buffer.add([("a", "enqueued", "", 1)])  # logged, kept
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE jobs_jobcounter_away RENAME TO jobs_jobcounter")
+    assert counter_values() == {}
+    buffer.add([("a", "enqueued", "", 1)])
+    assert counter_values() == {("a", "enqueued", ""): 2}
 
 
 @pytest.mark.worker
