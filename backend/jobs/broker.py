@@ -5,6 +5,12 @@ so it exists if and only if the transaction that recorded the work commits; the
 NOTIFY that wakes workers is delivered at that commit. Outside an atomic block
 (retries and delayed messages in a worker) it commits on its own, still on
 Django's connection. The broker's pool is left to the consumers.
+
+Without a results backend, an acknowledgement is a plain DELETE: dramatiq-postgres
+also sends a NOTIFY on ``dramatiq.<queue>.ack`` with the whole message, which no
+part of it listens to, and NOTIFY takes a database-wide lock at commit that
+serialises every worker's acknowledgements (about a quarter of the drain rate,
+measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from django.db import InterfaceError, OperationalError, connections, transaction
 from dramatiq.common import current_millis, dq_name
 from dramatiq.message import Message
 from dramatiq_postgres import PostgresBroker
-from dramatiq_postgres.broker import QUERIES
-from dramatiq_postgres.utils import tidy4json
+from dramatiq_postgres.broker import QUERIES, PostgresConsumer
+from dramatiq_postgres.utils import raise_connection_error, tidy4json
+from dramatiq_postgres.utils import transaction as pool_transaction
 from psycopg.types.json import Jsonb
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,13 @@ class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
     def __init__(self, *, database_alias: str = "default", **options: Any) -> None:
         super().__init__(**options)
         self.database_alias = database_alias
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> PostgresConsumer:
+        if self.backend is not None:
+            return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+        return QuietAckConsumer(
+            broker=self, queue_name=queue_name, prefetch=prefetch, timeout=timeout
+        )
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         connection = connections[self.database_alias]
@@ -76,3 +90,21 @@ class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
             cursor.execute(query, params)
         self.emit_after("enqueue", message, delay)
         return message
+
+
+# The DELETE of dramatiq-postgres's ACK statement, without its pg_notify.
+ACK_QUIET = """
+DELETE FROM "dramatiq"."queue"
+WHERE message_id = %s AND queue_name = %s AND "state" = 'consumed'
+"""
+
+
+class QuietAckConsumer(PostgresConsumer):  # type: ignore[misc]
+    @raise_connection_error  # type: ignore[untyped-decorator]
+    def ack(self, message: Message[Any]) -> None:
+        # Runs in the worker thread. Only a 'consumed' row is deleted: dramatiq
+        # acknowledges a message the Retries middleware has already re-queued.
+        with pool_transaction(self.pool) as cursor:
+            cursor.execute(ACK_QUIET, (message.message_id, message.queue_name))
+        self.in_processing.discard(message.message_id)
+        self.wakeup.set()
