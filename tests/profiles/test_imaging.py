@@ -35,6 +35,29 @@ def test_bad_uploads_are_rejected_with_a_clear_message(data, message):
         imaging.image_inspect(data)
 
 
+def _with_segment(jpeg: bytes, marker: int, payload: bytes) -> bytes:
+    """The JPEG with one more marker segment right after its start-of-image marker."""
+    segment = bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def test_a_cut_off_photo_is_refused_even_with_a_whole_thumbnail_inside():
+    # Phones embed a complete thumbnail JPEG, with its own scan and end
+    # marker, in a segment ahead of the main image: only the main one counts.
+    thumbnail = images.jpeg(160, 120)
+    photo = _with_segment(images.jpeg(1600, 1200), 0xE2, b"THUMB\x00" + thumbnail)
+    assert imaging.image_inspect(photo).width == 1600
+    with pytest.raises(imaging.InvalidImage, match="may be damaged"):
+        imaging.image_inspect(photo[: len(photo) - 4000])
+
+
+def test_data_after_the_end_of_a_photo_is_accepted():
+    # Some phones append a trailer after the end-of-image marker.
+    photo = images.jpeg(800, 600) + b"SEFH" + bytes(200)
+    assert imaging.image_inspect(photo).format == "JPEG"
+    assert set(imaging.photo_render(photo)) == set(imaging.SIZES)
+
+
 def test_rendered_sizes_are_squares_in_webp():
     renders = imaging.photo_render(images.jpeg(1200, 800))
     assert set(renders) == set(imaging.SIZES)
