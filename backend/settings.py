@@ -172,6 +172,9 @@ STATIC_ROOT = Path(envstr("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 
+# Photo renders at once per worker process (each may hold ~100 MB of pixels).
+PHOTO_RENDERS_AT_ONCE = envint("PHOTO_RENDERS_AT_ONCE", 2, minimum=1)
+
 # Where profile photos go: the seed's rule (local in dev, Cloudflare Images
 # elsewhere), overridable with PHOTO_STORAGE.
 PHOTO_STORAGE = envchoice(

@@ -7,9 +7,11 @@ touches the models' photo fields directly.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -27,6 +29,12 @@ logger = logging.getLogger(__name__)
 
 # Started attempts, whatever ended them (errors, retries, dead workers).
 PHOTO_MAX_ATTEMPTS = 12
+
+# Renders at once in one worker process. A render holds the decoded image (up to
+# about 100 MB for a 24 MP PNG) for a fraction of a second; the store that
+# follows holds seconds but only the small WebP files. Bounding renders bounds a
+# worker's memory whatever its thread count (docs/benchmarks.md, Image pipeline).
+_render_slots = threading.BoundedSemaphore(settings.PHOTO_RENDERS_AT_ONCE)
 
 
 class PhotoRejected(ValueError):
@@ -109,10 +117,12 @@ def photo_job_process(*, job_id: str) -> None:
     if job is None:
         return
     try:
-        renders = imaging.photo_render(bytes(job.original or b""))
+        with _render_slots:
+            renders = imaging.photo_render(bytes(job.original or b""))
     except imaging.InvalidImage as exc:
         photo_job_fail(job_id=job_id, reason=str(exc), detail=repr(exc.__cause__ or exc))
         return
+    job.original = None  # up to 10 MB, not needed for the seconds the store takes
     stored: list[str] = []
     try:
         outputs = _photo_store(job, renders, stored)

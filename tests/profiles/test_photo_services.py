@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.files.uploadedfile import SimpleUploadedFile
+import threading
+import time
 
-from backend.profiles import services
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from backend.profiles import imaging, services
 from backend.profiles.models import PhotoJob, Profile
 from tests import images
 from tests.conftest import queued_messages
@@ -53,3 +58,40 @@ def test_profile_update_writes_only_text_fields(alice, media_root, clean_queue):
     services.profile_update(user=alice, display_name="Al", bio="hello")
     fresh = Profile.objects.get(pk=profile.pk)
     assert (fresh.display_name, fresh.bio, fresh.photo_job_id) == ("Al", "hello", job.pk)
+
+
+def test_renders_at_once_are_bounded_whatever_the_thread_count(
+    alice, media_root, clean_queue, monkeypatch
+):
+    jobs = [create_job(alice, images.jpeg(200, 200)) for _ in range(5)]
+    lock = threading.Lock()
+    running = peak = 0
+    real_render = imaging.photo_render
+
+    def slow_render(data: bytes) -> dict[int, bytes]:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.3)
+            return real_render(data)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(imaging, "photo_render", slow_render)
+
+    def process(job_id: str) -> None:
+        try:
+            services.photo_job_process(job_id=job_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=process, args=(str(job.pk),)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert peak == settings.PHOTO_RENDERS_AT_ONCE == 2
+    assert set(PhotoJob.objects.values_list("state", flat=True)) == {"done"}
