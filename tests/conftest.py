@@ -1,4 +1,4 @@
-"""Shared fixtures: personas, a real Dramatiq worker process, waiting with deadlines."""
+"""Shared fixtures: personas, a real Dramatiq worker process, the fake Cloudflare, deadlines."""
 
 from __future__ import annotations
 
@@ -185,3 +185,47 @@ def start_worker(
     for worker in workers:
         worker.stop()
         sys.stderr.write(f"\n--- {worker.log_path.name} ---\n{worker.log()[-4000:]}\n")
+
+
+# -- the fake Cloudflare Images server, over real HTTP on loopback ---------------------
+
+CF_TOKEN = "cf-test-token"
+CF_ACCOUNT = "acct-lagless"
+CF_HASH = "hash-lagless"
+
+
+@pytest.fixture
+def fake_cf(settings: Any) -> Iterator[Any]:
+    """The fake server, with this process's photo storage pointed at it."""
+    from backend.media.fake_cloudflare import FakeCloudflareImages
+
+    with FakeCloudflareImages(token=CF_TOKEN, account_id=CF_ACCOUNT, account_hash=CF_HASH) as fake:
+        settings.PHOTO_STORAGE = "cloudflare_images"
+        settings.CF_API_BASE = fake.api_base
+        settings.CF_ACCT_ID = CF_ACCOUNT
+        settings.CF_IMG_TOKEN = CF_TOKEN
+        settings.CF_IMG_HASH = CF_HASH
+        yield fake
+
+
+def cf_env(fake: Any) -> dict[str, str]:
+    """Environment that points a worker or scheduler process at the fake server."""
+    return {
+        "PHOTO_STORAGE": "cloudflare_images",
+        "CF_API_BASE": fake.api_base,
+        "CF_ACCT_ID": CF_ACCOUNT,
+        "CF_IMG_TOKEN": CF_TOKEN,
+        "CF_IMG_HASH": CF_HASH,
+    }
+
+
+@pytest.fixture
+def cf_worker(
+    start_worker: Callable[..., WorkerProcess], fake_cf: Any
+) -> Callable[..., WorkerProcess]:
+    """Start a worker that stores photos at the fake server (env may override any of it)."""
+
+    def start(*args: str, **env: str) -> WorkerProcess:
+        return start_worker(*args, **{**cf_env(fake_cf), **env})
+
+    return start

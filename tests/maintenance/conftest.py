@@ -19,15 +19,10 @@ from django.utils import timezone
 
 from backend.maintenance.leader import leader_describe
 from backend.maintenance.models import ScheduledRun
-from backend.media.fake_cloudflare import FakeCloudflareImages
 from backend.media.storage import photo_storage
 from backend.profiles.models import PhotoJob, Profile
 from tests import images
 from tests.conftest import ROOT, worker_env
-
-CF_TOKEN = "cf-maintenance-token"
-CF_ACCOUNT = "acct-maintenance"
-CF_HASH = "hash-maintenance"
 
 
 @pytest.fixture(autouse=True)
@@ -149,27 +144,6 @@ def scheduled_run_at(schedule: str, tick: datetime) -> ScheduledRun:
 
 
 # -- the fake Cloudflare -----------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_cf(settings: Any) -> Iterator[FakeCloudflareImages]:
-    with FakeCloudflareImages(token=CF_TOKEN, account_id=CF_ACCOUNT, account_hash=CF_HASH) as fake:
-        settings.PHOTO_STORAGE = "cloudflare_images"
-        settings.CF_API_BASE = fake.api_base
-        settings.CF_ACCT_ID = CF_ACCOUNT
-        settings.CF_IMG_TOKEN = CF_TOKEN
-        settings.CF_IMG_HASH = CF_HASH
-        yield fake
-
-
-def cf_env(fake: FakeCloudflareImages) -> dict[str, str]:
-    return {
-        "PHOTO_STORAGE": "cloudflare_images",
-        "CF_API_BASE": fake.api_base,
-        "CF_ACCT_ID": CF_ACCOUNT,
-        "CF_IMG_TOKEN": CF_TOKEN,
-        "CF_IMG_HASH": CF_HASH,
-    }
 
 
 def cf_upload(name: str) -> str:

@@ -18,9 +18,8 @@ from django.utils import timezone
 from backend.maintenance.models import DeletionRecord, ScheduledRun
 from backend.maintenance.schedules import SCHEDULES
 from backend.profiles.models import PhotoJob
-from tests.conftest import wait_for
+from tests.conftest import cf_env, wait_for
 from tests.maintenance.conftest import (
-    cf_env,
     cf_upload,
     done_runs,
     foreign_name,

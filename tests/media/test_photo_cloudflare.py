@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from django.urls import reverse
@@ -12,43 +11,11 @@ from django.urls import reverse
 from backend.media.fake_cloudflare import FakeCloudflareImages
 from backend.profiles.models import PhotoJob, Profile
 from tests import images
-from tests.conftest import ROOT, queued_messages, wait_for
+from tests.conftest import CF_HASH, ROOT, queued_messages, wait_for
 from tests.profiles.test_photo_upload import upload
 from tests.profiles.test_photo_worker import job_finished
 
 pytestmark = pytest.mark.worker
-
-TOKEN = "cf-test-token"
-ACCOUNT = "acct-lagless"
-ACCOUNT_HASH = "hash-lagless"
-
-
-@pytest.fixture
-def fake_cf(settings) -> Iterator[FakeCloudflareImages]:
-    with FakeCloudflareImages(token=TOKEN, account_id=ACCOUNT, account_hash=ACCOUNT_HASH) as fake:
-        settings.PHOTO_STORAGE = "cloudflare_images"
-        settings.CF_API_BASE = fake.api_base
-        settings.CF_ACCT_ID = ACCOUNT
-        settings.CF_IMG_TOKEN = TOKEN
-        settings.CF_IMG_HASH = ACCOUNT_HASH
-        yield fake
-
-
-@pytest.fixture
-def cf_worker(start_worker, fake_cf):
-    def start(**env: str):
-        return start_worker(
-            **{
-                "PHOTO_STORAGE": "cloudflare_images",
-                "CF_API_BASE": fake_cf.api_base,
-                "CF_ACCT_ID": ACCOUNT,
-                "CF_IMG_TOKEN": TOKEN,
-                "CF_IMG_HASH": ACCOUNT_HASH,
-                **env,
-            }
-        )
-
-    return start
 
 
 def uploads_to_cloudflare(fake: FakeCloudflareImages) -> int:
@@ -72,7 +39,7 @@ def test_photo_is_stored_at_cloudflare_by_id_and_the_page_never_calls_it(
 
     seen = len(fake_cf.requests)
     page = alice_client.get(reverse("settings")).content.decode()
-    assert f"https://imagedelivery.net/{ACCOUNT_HASH}/{profile.photo_name}/public" in page
+    assert f"https://imagedelivery.net/{CF_HASH}/{profile.photo_name}/public" in page
     assert len(fake_cf.requests) == seen
 
 
