@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/image_pipeline.py [--quick] [--runs 5] [--no-wait]
 
-Each case runs in a fresh process (bench/imaging_case.py), so ru_maxrss is that
+Each case runs in a fresh process (bench/imaging_case.py), so its VmHWM is that
 case's own peak; tracemalloc shows the Python heap alone (Pillow's pixel buffers
 live outside it). "bare" is the least Pillow work that writes the same files:
 decode (draft for JPEG), fit, encode WebP; "bare-fast" also lets resize reduce
@@ -61,7 +61,7 @@ def render(meta: dict[str, Any], results: dict[str, dict[str, list[dict[str, Any
         f"- Pillow {meta['pillow']}; {meta['runs']} fresh processes per cell, median (min-max);"
         + (f" backend from `{meta['app_root']}`" if meta["app_root"] else ""),
         "",
-        "| image | implementation | time ms | peak memory added MB (ru_maxrss) "
+        "| image | implementation | time ms | peak memory added MB (VmHWM) "
         "| Python heap peak MB | time ÷ bare | memory ÷ bare |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import sys
 import time
 import tracemalloc
@@ -64,9 +63,9 @@ def implementation(name: str) -> Callable[[bytes], dict[int, bytes]]:
     return bare
 
 
-def rss_mb() -> float:
+def status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -79,14 +78,17 @@ def main() -> None:
     tiny = io.BytesIO()
     Image.new("RGB", (64, 48), (9, 99, 199)).save(tiny, format=Image.open(path).format)
     render(tiny.getvalue())
-    before = rss_mb()
+    before = status_mb("VmRSS")
     tracemalloc.start()
     started = time.perf_counter()
     outputs = render(data)
     seconds = time.perf_counter() - started
     _, python_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across
+    # fork and exec, so a parent that had just made a 24 MP test image showed
+    # its 100 MB in every case. VmHWM belongs to this process's memory alone.
+    max_rss = status_mb("VmHWM")
     json.dump(
         {
             "seconds": seconds,
