@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -140,12 +141,20 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
+            if sig == signal.SIGTERM:
+                # To the main process only, as Docker and Kubernetes stop a
+                # container: it hands the signal on to its worker processes,
+                # and a second SIGTERM would kill them without their drain.
+                self.process.send_signal(sig)
+            else:
+                os.killpg(self.process.pid, sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # nothing left behind
         self._log.close()
         return self.process.returncode
 

@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
@@ -79,6 +79,9 @@ class CounterBuffer:
     def _reset(self) -> None:
         # Also in a forked child: the parent's lock, counts and thread are not its own.
         self._lock = threading.Lock()
+        # Held across a whole flush, so that a shutdown flush waits for the
+        # thread's write in progress instead of returning before it lands.
+        self._flush_lock = threading.Lock()
         self._pending: Counter[Key] = Counter()
         self._dirty = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,31 +101,44 @@ class CounterBuffer:
         else:
             self.flush()
 
-    def flush(self) -> None:
-        """Write every pending count now, on the calling thread's connection."""
-        with self._lock:
-            pending, self._pending = self._pending, Counter()
-            self._dirty.clear()
-        if not pending:
-            return
-        try:
-            counters_write([(*key, value) for key, value in pending.items()])
-        except DatabaseError:
-            logger.warning("could not write %d job counters; keeping them", len(pending))
-            connection.close()
+    def flush(self) -> bool:
+        """Write every pending count now, on the calling thread's connection.
+
+        Returns False when the write failed; the counts are then kept for the
+        next flush.
+        """
+        with self._flush_lock:
             with self._lock:
-                self._pending.update(pending)
+                pending, self._pending = self._pending, Counter()
+                self._dirty.clear()
+            if not pending:
+                return True
+            try:
+                counters_write([(*key, value) for key, value in pending.items()])
+            except Exception:  # a closed or broken connection too, not only DatabaseError
+                logger.warning("could not write %d job counters; keeping them", len(pending))
+                connection.close()
+                with self._lock:
+                    self._pending.update(pending)
+                    self._dirty.set()
+                return False
+            return True
 
     def _run(self, interval: float) -> None:
+        failures = 0
         while True:
             if not self._dirty.wait(self.idle_close_seconds):
                 connection.close()
                 continue
-            time.sleep(interval)  # gather the counts of a whole interval
+            # Gather the counts of a whole interval; after failed writes wait
+            # longer, up to the idle timeout, instead of retrying every interval.
+            time.sleep(min(interval * 2**failures, max(interval, self.idle_close_seconds)))
             try:
-                self.flush()
+                ok = self.flush()
             except Exception:  # the thread must outlive any surprise
                 logger.exception("job counter flush failed")
+                ok = False
+            failures = 0 if ok else min(failures + 1, 10)
 
 
 COUNTERS = CounterBuffer()

@@ -86,7 +86,8 @@ def counter_values() -> dict[tuple[str, str, str], int]:
 def test_buffered_counts_are_added_up_and_written_by_one_statement_later(
     transactional_db, settings, django_assert_num_queries
 ):
-    settings.JOB_COUNTERS_FLUSH_SECONDS = 0.3
+    # Long enough that the test's next lines run well before the thread writes.
+    settings.JOB_COUNTERS_FLUSH_SECONDS = 2
     buffer = CounterBuffer(idle_close_seconds=0.2)
     buffer.add([("a", "processed", "succeeded", 1), ("a", "duration_ms_sum", "", 40)])
     buffer.add([("a", "processed", "succeeded", 1), ("b", "processed", "failed", 1)])
@@ -96,12 +97,12 @@ def test_buffered_counts_are_added_up_and_written_by_one_statement_later(
         ("a", "duration_ms_sum", ""): 40,
         ("b", "processed", "failed"): 1,
     }
-    wait_for(lambda: counter_values() == expected, timeout=10, what="the flush")
+    wait_for(lambda: counter_values() == expected, timeout=15, what="the flush")
     buffer.add([("b", "processed", "failed", 2)])
     with django_assert_num_queries(1):
-        buffer.flush()  # on this thread, at once, one statement
+        assert buffer.flush()  # on this thread, at once, one statement
     with django_assert_num_queries(0):
-        buffer.flush()  # nothing pending: no statement
+        assert buffer.flush()  # nothing pending: no statement
     assert counter_values()[("b", "processed", "failed")] == 3
 
 
@@ -112,12 +113,27 @@ def test_counts_that_cannot_be_written_are_kept_for_the_next_flush(transactional
         cursor.execute("ALTER TABLE jobs_jobcounter RENAME TO jobs_jobcounter_away")
     try:
         buffer.add([("a", "enqueued", "", 1)])  # logged, kept
+        assert not buffer.flush()
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE jobs_jobcounter_away RENAME TO jobs_jobcounter")
     assert counter_values() == {}
     buffer.add([("a", "enqueued", "", 1)])
     assert counter_values() == {("a", "enqueued", ""): 2}
+
+
+@pytest.mark.worker
+def test_a_worker_writes_its_buffered_counts_when_it_stops(clean_queue, start_worker):
+    # An hour between flushes: only the shutdown flush can write these counts.
+    worker = start_worker("--processes", "1", "--threads", "2", JOB_COUNTERS_FLUSH_SECONDS="3600")
+    sent = [photo_files_delete.send("local", [f"gone-{n}.webp"]) for n in range(3)]
+    ids = [message.message_id for message in sent]
+    # Acknowledged jobs leave the queue table.
+    wait_for(lambda: not Job.objects.filter(pk__in=ids).exists(), what="the three jobs")
+    key = ("photo_files_delete", "processed", "succeeded")
+    assert key not in counter_values()  # still in the worker's memory
+    assert worker.stop() == 0
+    assert counter_values()[key] == 3
 
 
 @pytest.mark.worker
