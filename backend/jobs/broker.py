@@ -38,6 +38,9 @@ class TransactionalPostgresBroker(PostgresBroker):  # type: ignore[misc]
     """A PostgresBroker that enqueues on Django's connection, in the caller's transaction."""
 
     def __init__(self, *, database_alias: str = "default", **options: Any) -> None:
+        if options.get("schema") not in (None, "dramatiq") or options.get("prefix"):
+            # The migration, the admin's models and ACK_QUIET name "dramatiq"."queue".
+            raise ValueError("this project keeps its queue in dramatiq.queue: no schema or prefix")
         super().__init__(**options)
         self.database_alias = database_alias
 

@@ -21,3 +21,11 @@ def test_ack_deletes_the_message_without_a_notification(start_worker):
         channels = [note.channel for note in listener.notifies(timeout=1.0)]
     assert "dramatiq.photos.enqueue" in channels  # the listener does hear this queue
     assert "dramatiq.photos.ack" not in channels
+
+
+def test_the_broker_refuses_a_schema_or_prefix_its_tables_do_not_have():
+    from backend.jobs.broker import TransactionalPostgresBroker
+
+    for options in ({"schema": "jobs"}, {"prefix": "app_"}):
+        with pytest.raises(ValueError, match=r"dramatiq\.queue"):
+            TransactionalPostgresBroker(url="postgresql://unused", **options)
