@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+# Pillow opens a phone's multi-picture JPEG (MPO: the photo, then e.g. a depth
+# map) with the JPEG decoder but names it MPO; its first image is the photo.
+JPEG_FORMATS = ("JPEG", "MPO")
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 12_000
 MAX_PIXELS = 100_000_000
@@ -54,11 +57,11 @@ def photo_render(data: bytes) -> dict[int, bytes]:
     """Decode safely, orient upright, strip metadata and encode every size in SIZES."""
     image = _open(data)
     _check_dimensions(image.width, image.height)
-    if image.format == "JPEG":
-        # Let libjpeg scale down while decoding: far less memory and time.
-        image.draft("RGB", (max(SIZES) * 2, max(SIZES) * 2))
     try:
         image.seek(0)
+        if image.format in JPEG_FORMATS:
+            # Let libjpeg scale down while decoding: far less memory and time.
+            image.draft("RGB", (max(SIZES) * 2, max(SIZES) * 2))
         image.load()
         # In place: a rotated copy beside the decoded original would double the peak memory.
         ImageOps.exif_transpose(image, in_place=True)
@@ -103,7 +106,7 @@ def _check_integrity(image: Image.Image, data: bytes) -> None:
     # photo). Damage inside the scan data is caught by the worker's decode.
     # PNG: verify() checks every chunk's CRC without inflating the pixels.
     try:
-        if image.format == "JPEG":
+        if image.format in JPEG_FORMATS:
             if not _jpeg_complete(data):
                 raise InvalidImage("The image could not be read: the file may be damaged.")
         elif image.format == "PNG":
@@ -120,12 +123,16 @@ def _jpeg_complete(data: bytes) -> bool:
     Walks the marker segments from the start, so the thumbnail JPEG inside an
     APP1 (EXIF) segment is skipped whole. In scan data every 0xFF byte is
     followed by 0x00 or a restart marker, so 0xFFD9 there is the real end.
-    Data after the end (a phone's trailer, further MPF images) is allowed.
+    Data after the end (a phone's trailer, further MPF images) is allowed, and
+    stray bytes between segments are skipped, as libjpeg does.
     """
     pos = 2  # after the start-of-image marker
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return False
+            pos = data.find(b"\xff", pos)
+            if pos == -1:
+                return False
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1

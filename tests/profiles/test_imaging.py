@@ -58,6 +58,41 @@ def test_data_after_the_end_of_a_photo_is_accepted():
     assert set(imaging.photo_render(photo)) == set(imaging.SIZES)
 
 
+def test_stray_bytes_between_segments_are_skipped_as_libjpeg_does():
+    photo = images.jpeg(800, 600)
+    # Two junk bytes after the first segment (Pillow skips them too).
+    end = 4 + int.from_bytes(photo[4:6], "big")
+    photo = photo[:end] + b"\x00\x00" + photo[end:]
+    assert imaging.image_inspect(photo).width == 800
+    with pytest.raises(imaging.InvalidImage, match="may be damaged"):
+        imaging.image_inspect(photo[: len(photo) // 2])
+
+
+def test_a_progressive_photo_must_be_complete_too():
+    out = io.BytesIO()
+    Image.open(io.BytesIO(images.jpeg(800, 600))).save(out, format="JPEG", progressive=True)
+    photo = out.getvalue()
+    assert imaging.image_inspect(photo).width == 800
+    with pytest.raises(imaging.InvalidImage, match="may be damaged"):
+        imaging.image_inspect(photo[: len(photo) * 2 // 3])
+
+
+def test_a_multi_picture_phone_photo_is_checked_and_rendered_from_its_first_image():
+    first = Image.open(io.BytesIO(images.jpeg(1600, 1200)))
+    second = Image.new("RGB", (1600, 1200), (0, 0, 0))  # e.g. a depth map
+    out = io.BytesIO()
+    first.save(out, format="MPO", save_all=True, append_images=[second])
+    photo = out.getvalue()
+    assert imaging.image_inspect(photo).format == "MPO"
+    rendered = Image.open(io.BytesIO(imaging.photo_render(photo)[512]))
+    assert rendered.size == (512, 512)
+    assert rendered.getpixel((10, 256))[0] > 150  # the red left half, not the black depth map
+    # Cut inside the first image's scan: refused before it is queued.
+    cut = photo.index(b"\xff\xda") + 400
+    with pytest.raises(imaging.InvalidImage, match="may be damaged"):
+        imaging.image_inspect(photo[:cut])
+
+
 def test_rendered_sizes_are_squares_in_webp():
     renders = imaging.photo_render(images.jpeg(1200, 800))
     assert set(renders) == set(imaging.SIZES)
