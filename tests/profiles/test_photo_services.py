@@ -65,6 +65,7 @@ def test_renders_at_once_are_bounded_whatever_the_thread_count(
 ):
     jobs = [create_job(alice, images.jpeg(200, 200)) for _ in range(5)]
     lock = threading.Lock()
+    two_running = threading.Event()
     running = peak = 0
     real_render = imaging.photo_render
 
@@ -73,7 +74,13 @@ def test_renders_at_once_are_bounded_whatever_the_thread_count(
         with lock:
             running += 1
             peak = max(peak, running)
+            if running >= 2:
+                two_running.set()
         try:
+            # Hold the slot until a second render runs beside this one, so the
+            # peak is reached however the threads are scheduled; then linger
+            # long enough for any render past the bound to show up.
+            two_running.wait(10)
             time.sleep(0.3)
             return real_render(data)
         finally:
