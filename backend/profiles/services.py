@@ -85,7 +85,8 @@ def _original_stage(job: PhotoJob, data: bytes, message_id: str) -> None:
     10 ms this way). Same connection, so same transaction; errors come out as
     Django's, as from any other query.
     """
-    assert connection.in_atomic_block, "staged with the job row, in its transaction"
+    if not connection.in_atomic_block:
+        raise RuntimeError("the original is staged in the job row's transaction")
     table = sql.Identifier(PhotoJob._meta.db_table)
     statement = sql.SQL("UPDATE {} SET original = %b, message_id = %s WHERE id = %s")
     connection.validate_no_broken_transaction()
