@@ -33,15 +33,9 @@ PG_SETTINGS = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_stateme
 
 
 def ensure_py_spy() -> Path:
-    venv = common.BENCH / ".venv"
-    py_spy = venv / "bin" / "py-spy"
-    if not py_spy.exists():
-        uv = common.ROOT / ".venv" / "bin" / "uv"
-        subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
-        requirements = common.BENCH / "requirements-tools.txt"
-        subprocess.run([str(uv), "pip", "install", "-q", "-r", str(requirements)], check=True,
-                       env={"VIRTUAL_ENV": str(venv), "PATH": "/usr/bin:/bin"})  # fmt: skip
-    return py_spy
+    # Installed like the peers' venvs: with the caller's environment, so uv
+    # sees the machine's certificate settings (SSL_CERT_FILE and the like).
+    return harness.ensure_venv("tools").parent / "py-spy"
 
 
 # Leaf frames where a thread waits rather than works; py-spy cannot always tell.
