@@ -137,6 +137,9 @@ def _jpeg_complete(data: bytes) -> bool:
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
             continue
+        if marker == 0x00:  # a stuffed zero outside scan data: junk, as libjpeg treats it
+            pos += 2
+            continue
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
             pos += 2
             continue

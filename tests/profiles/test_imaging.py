@@ -60,9 +60,9 @@ def test_data_after_the_end_of_a_photo_is_accepted():
 
 def test_stray_bytes_between_segments_are_skipped_as_libjpeg_does():
     photo = images.jpeg(800, 600)
-    # Two junk bytes after the first segment (Pillow skips them too).
+    # Junk after the first segment, with a stuffed-looking FF 00 (Pillow skips it too).
     end = 4 + int.from_bytes(photo[4:6], "big")
-    photo = photo[:end] + b"\x00\x00" + photo[end:]
+    photo = photo[:end] + b"\x00\xff\x00" + photo[end:]
     assert imaging.image_inspect(photo).width == 800
     with pytest.raises(imaging.InvalidImage, match="may be damaged"):
         imaging.image_inspect(photo[: len(photo) // 2])
