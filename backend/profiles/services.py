@@ -34,7 +34,17 @@ PHOTO_MAX_ATTEMPTS = 12
 # about 100 MB for a 24 MP PNG) for a fraction of a second; the store that
 # follows holds seconds but only the small WebP files. Bounding renders bounds a
 # worker's memory whatever its thread count (docs/benchmarks.md, Image pipeline).
-_render_slots = threading.BoundedSemaphore(settings.PHOTO_RENDERS_AT_ONCE)
+# Made on first use: settings are not read at import time.
+_render_slots: threading.BoundedSemaphore | None = None
+_render_slots_lock = threading.Lock()
+
+
+def _render_slot() -> threading.BoundedSemaphore:
+    global _render_slots  # one bound per process
+    with _render_slots_lock:
+        if _render_slots is None:
+            _render_slots = threading.BoundedSemaphore(settings.PHOTO_RENDERS_AT_ONCE)
+        return _render_slots
 
 
 class PhotoRejected(ValueError):
@@ -120,7 +130,7 @@ def photo_job_process(*, job_id: str) -> None:
     if job is None:
         return
     try:
-        with _render_slots:
+        with _render_slot():
             renders = imaging.photo_render(bytes(job.original or b""))
     except imaging.InvalidImage as exc:
         photo_job_fail(job_id=job_id, reason=str(exc), detail=repr(exc.__cause__ or exc))
